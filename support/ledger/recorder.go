@@ -1,0 +1,127 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/travelbook/onecharge/support/stripeapi"
+)
+
+// maxCaptured bounds how much of a response Recorder keeps to find the id;
+// a created Stripe object is a few kilobytes.
+const maxCaptured = 4 << 20
+
+// Recorder records in l every object that next creates. It is the
+// innermost layer of the stack, just before stripe-mock, so it sees only
+// requests that really executed (not replays, not injected faults).
+//
+// A POST is a create when next answers 2xx with a JSON object whose string
+// "id" and "object" are set and whose id is not in the request path
+// (POST /v1/payment_intents creates; POST /v1/payment_intents/pi_x/confirm
+// acts on an existing object). The reference is the form parameter
+// referenceParam (stripeapi.DefaultReference when empty).
+func Recorder(l *Ledger, referenceParam string, next http.Handler) http.Handler {
+	if referenceParam == "" {
+		referenceParam = stripeapi.DefaultReference
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := stripeapi.ReadBody(r)
+		if err != nil {
+			stripeapi.WriteError(w, http.StatusBadRequest, stripeapi.Error{
+				Type:    stripeapi.TypeInvalidRequest,
+				Message: "The request body could not be read: " + err.Error(),
+			})
+			return
+		}
+		cw := &capture{ResponseWriter: w}
+		next.ServeHTTP(cw, r)
+		id, object, ok := created(cw, r.URL.Path)
+		if !ok {
+			return
+		}
+		form := stripeapi.Form(body)
+		amount, _ := strconv.ParseInt(form.Get("amount"), 10, 64)
+		l.Record(Object{
+			ID:             id,
+			Object:         object,
+			Path:           r.URL.Path,
+			Reference:      form.Get(referenceParam),
+			Amount:         amount,
+			Currency:       strings.ToLower(form.Get("currency")),
+			IdempotencyKey: r.Header.Get(stripeapi.HeaderIdempotencyKey),
+			RequestID:      r.Header.Get(stripeapi.HeaderInternalRequestID),
+		})
+	})
+}
+
+// created returns the id and type of the object a response created.
+func created(cw *capture, path string) (id, object string, ok bool) {
+	status := cw.status
+	if status == 0 {
+		status = http.StatusOK // the handler wrote nothing: net/http sends 200
+	}
+	if status < 200 || status > 299 || cw.overflow {
+		return "", "", false
+	}
+	var v struct {
+		ID     any `json:"id"`
+		Object any `json:"object"`
+	}
+	if json.Unmarshal(cw.body.Bytes(), &v) != nil {
+		return "", "", false
+	}
+	id, idOK := v.ID.(string)
+	object, objOK := v.Object.(string)
+	if !idOK || !objOK || id == "" || object == "" || strings.Contains(path, id) {
+		return "", "", false
+	}
+	return id, object, true
+}
+
+// capture passes a response through to the client while keeping its
+// status and body.
+type capture struct {
+	http.ResponseWriter
+	status   int
+	body     bytes.Buffer
+	overflow bool
+}
+
+func (c *capture) WriteHeader(status int) {
+	if c.status == 0 && status >= 200 { // 1xx are interim; the final status follows
+		c.status = status
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
+func (c *capture) Write(p []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	if !c.overflow {
+		if c.body.Len()+len(p) > maxCaptured {
+			c.overflow = true
+			c.body.Reset()
+		} else {
+			c.body.Write(p)
+		}
+	}
+	return c.ResponseWriter.Write(p)
+}
+
+// Flush lets streaming and fault layers above flush through the recorder.
+func (c *capture) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (c *capture) Unwrap() http.ResponseWriter { return c.ResponseWriter }
