@@ -1,0 +1,173 @@
+package specs_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/travelbook/onecharge/support/faults"
+	"github.com/travelbook/onecharge/support/stack"
+)
+
+const testKey = "sk_test_onechargeSpecs4242"
+
+// newStack starts a private stack in front of the shared stripe-mock, so
+// every spec has its own keys, ledger, faults and clock.
+func newStack(mods ...func(*stack.Config)) *stack.Stack {
+	cfg := stack.Config{Upstream: mockURL, Log: GinkgoWriter}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	st, err := stack.Start(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(st.Close)
+	return st
+}
+
+// withSleeper makes the stack's delay/slow/drop_response faults wait on s.
+func withSleeper(s *recordingSleeper) func(*stack.Config) {
+	return func(c *stack.Config) { c.FaultSleeper = s }
+}
+
+// sdk returns a real stripe-go v76 client pointed at base, with its own
+// retries off unless retries > 0, and a client-side timeout.
+func sdk(base string, retries int64, timeout time.Duration) *client.API {
+	hc := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: false, MaxIdleConnsPerHost: 64}}
+	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
+		URL:               stripe.String(base),
+		HTTPClient:        hc,
+		MaxNetworkRetries: stripe.Int64(retries),
+		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
+	})
+	return client.New(testKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+}
+
+// piParams builds the PaymentIntent a booking is charged with.
+func piParams(booking string, amount int64, key string) *stripe.PaymentIntentParams {
+	p := &stripe.PaymentIntentParams{
+		Amount:             stripe.Int64(amount),
+		Currency:           stripe.String("eur"),
+		PaymentMethodTypes: stripe.StringSlice([]string{"card"}),
+	}
+	p.AddMetadata("booking_id", booking)
+	if key != "" {
+		p.SetIdempotencyKey(key)
+	}
+	return p
+}
+
+// rawResponse is what a raw HTTP call saw.
+type rawResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	Err    error
+}
+
+// post sends a form-encoded POST as a non-Go client would.
+func post(base, path, key string, form string, headers ...string) rawResponse {
+	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form))
+	Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+		} else {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	return do(req, 5*time.Second)
+}
+
+func get(base, path string, headers ...string) rawResponse {
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
+	Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return do(req, 5*time.Second)
+}
+
+func do(req *http.Request, timeout time.Duration) rawResponse {
+	hc := &http.Client{Timeout: timeout}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return rawResponse{Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return rawResponse{Status: resp.StatusCode, Header: resp.Header, Body: body, Err: err}
+}
+
+// form encodes a PaymentIntent creation the way stripe-go would.
+func piForm(booking string, amount int64) string {
+	v := url.Values{}
+	v.Set("amount", itoa(amount))
+	v.Set("currency", "eur")
+	v.Add("payment_method_types[]", "card")
+	v.Set("metadata[booking_id]", booking)
+	return v.Encode()
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// setFaults replaces the stack's fault schedule in-process.
+func setFaults(st *stack.Stack, seed int64, rules ...faults.Rule) {
+	Expect(st.Faults.Set(faults.Schedule{Seed: seed, Rules: rules})).To(Succeed())
+	AddReportEntry("fault schedule", faults.Schedule{Seed: seed, Rules: rules})
+}
+
+// recordingSleeper stands in for the stack's wall-clock waits: it records
+// each requested wait and returns at once (or after a short real pause for
+// waits meant to outlast a client's timeout).
+type recordingSleeper struct {
+	mu     sync.Mutex
+	waits  []time.Duration
+	really bool
+}
+
+func (s *recordingSleeper) Sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.waits = append(s.waits, d)
+	really := s.really
+	s.mu.Unlock()
+	if !really {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (s *recordingSleeper) Waits() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
+// ctx is a context bounded well within a spec's life.
+func ctx() context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	DeferCleanup(cancel)
+	return c
+}

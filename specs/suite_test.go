@@ -1,0 +1,44 @@
+// Package specs is onecharge's acceptance suite: real Stripe clients driven
+// through injected faults against the Stripe-faithful local stack.
+package specs_test
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/travelbook/onecharge/support/stripemock"
+)
+
+// mockURL is the stripe-mock every process of the suite shares.
+var mockURL string
+
+func TestSpecs(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "onecharge acceptance")
+}
+
+// One stripe-mock for all parallel processes: process 1 starts it (or
+// adopts STRIPE_MOCK_URL) and hands its URL to the others. It is stopped
+// after the suite, also on Ctrl-C (Ginkgo runs cleanup on interrupt), and
+// the kernel kills it should this process die (Pdeathsig).
+var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
+	srv, err := stripemock.FromEnv(ctx, stripemock.Options{Log: GinkgoWriter})
+	Expect(err).NotTo(HaveOccurred(), "the suite needs stripe-mock")
+	DeferCleanup(srv.Stop)
+	return []byte(srv.URL)
+}, func(data []byte) {
+	mockURL = string(data)
+	SetDefaultEventuallyTimeout(5 * time.Second)
+}, NodeTimeout(6*time.Minute))
+
+// env returns an environment variable or a default.
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
