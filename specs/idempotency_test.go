@@ -159,6 +159,9 @@ var _ = Describe("Stripe's idempotency layer, emulated", Label("stripe-semantics
 			Expect(b.Status).To(Equal(200))
 			Expect(b.Body).To(Equal(a.Body))
 			Expect(b.Header.Get("Idempotent-Replayed")).To(Equal("true"))
+			Expect(a.Header.Values("Request-Id")).To(HaveLen(1), "one request id per response")
+			Expect(b.Header.Values("Request-Id")).To(HaveLen(1))
+			Expect(b.Header.Get("Original-Request")).To(Equal(a.Header.Get("Request-Id")))
 		})
 
 		It("compares parameters without regard to their order", func() {

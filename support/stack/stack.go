@@ -191,8 +191,6 @@ func (s *Stack) Reset() {
 	s.Clock.Reset()
 }
 
-type ctxKey struct{}
-
 // withRequestID gives every request its own Stripe-shaped request id:
 // stripe-mock answers "req_123" to all, and the ledger and the replay's
 // Original-Request header need to tell attempts apart.
@@ -201,7 +199,7 @@ func withRequestID(next http.Handler) http.Handler {
 		id := stripeapi.NewRequestID()
 		r.Header.Set(stripeapi.HeaderInternalRequestID, id)
 		w.Header().Set(stripeapi.HeaderRequestID, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -215,9 +213,9 @@ func newProxy(up *url.URL, rt http.RoundTripper) http.Handler {
 			pr.Out.Header.Del(stripeapi.HeaderInternalRequestID)
 		},
 		ModifyResponse: func(resp *http.Response) error {
-			if id, ok := resp.Request.Context().Value(ctxKey{}).(string); ok {
-				resp.Header.Set(stripeapi.HeaderRequestID, id)
-			}
+			// The stack's own Request-Id is already on the response; the
+			// proxy would add stripe-mock's constant "req_123" beside it.
+			resp.Header.Del(stripeapi.HeaderRequestID)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
