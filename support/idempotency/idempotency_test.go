@@ -2,12 +2,15 @@ package idempotency
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/travelbook/onecharge/support/clock"
@@ -533,5 +536,38 @@ func TestResetWhileInFlightDoesNotSave(t *testing.T) {
 	<-done
 	if l.Len() != 0 {
 		t.Errorf("Len = %d, want 0: a request that outlived Reset must not be saved", l.Len())
+	}
+}
+
+func TestExpiredEntryBehindALiveOneIsTreatedAsAbsent(t *testing.T) {
+	// The queue is pruned from the front only; if a clock ever stepped
+	// back, an expired entry could sit behind a live one. Lookups must
+	// still see it as gone.
+	u := &upstream{}
+	c := clock.NewVirtual(start)
+	l := New(u, Config{Clock: c, Window: time.Hour})
+	c.Advance(10 * time.Hour)
+	send(l, post("late", "amount=1"))
+	c.Advance(-10 * time.Hour)
+	send(l, post("early", "amount=1"))
+	c.Advance(10*time.Hour + 30*time.Minute)
+
+	if w := send(l, post("early", "amount=1")); u.calls.Load() != 3 || w.Header().Get(stripeapi.HeaderIdempotentReplayed) != "" {
+		t.Errorf("expired key behind a live one: executions %d, want 3 (executed anew)", u.calls.Load())
+	}
+	if w := send(l, post("late", "amount=1")); w.Header().Get(stripeapi.HeaderIdempotentReplayed) != "true" {
+		t.Errorf("live key: status %d, want a replay", w.Code)
+	}
+}
+
+func TestUnreadableBodyIsRejectedAndNotRemembered(t *testing.T) {
+	u := &upstream{}
+	l, _ := newLayer(t, u)
+	r := post("k", "").build()
+	r.Body = io.NopCloser(iotest.ErrReader(errors.New("connection reset by peer")))
+	w := httptest.NewRecorder()
+	l.ServeHTTP(w, r)
+	if w.Code != http.StatusBadRequest || u.calls.Load() != 0 || l.Len() != 0 {
+		t.Errorf("status %d, executions %d, Len %d; want 400, 0, 0", w.Code, u.calls.Load(), l.Len())
 	}
 }
