@@ -16,17 +16,22 @@ export STRIPE_MOCK_BIN ?= $(shell $(GO) tool -n stripe-mock)
 export ONECHARGE_SEED  := $(SEED)
 
 .DEFAULT_GOAL := help
-.PHONY: help verify test unit specs vet serve
+.PHONY: help verify report test unit specs vet serve
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 verify: ## the main job: run the acceptance suite, write reports/, fail on any duplicate charge
 	@mkdir -p $(REPORTS)
-	@rm -f $(REPORTS)/junit.xml $(REPORTS)/report.json
-	$(GINKGO) -p --procs=$(PROCS) --poll-progress-after=60s \
+	@rm -f $(REPORTS)/junit.xml $(REPORTS)/report.json $(REPORTS)/summary.json $(REPORTS)/audit.html
+	@$(GINKGO) -p --procs=$(PROCS) --poll-progress-after=60s \
 		--junit-report=junit.xml --json-report=report.json --output-dir=$(REPORTS) \
-		./specs
+		./specs; suite=$$?; \
+	$(GO) run ./cmd/onecharge report --in $(REPORTS)/report.json --out $(REPORTS); report=$$?; \
+	[ $$suite -eq 0 ] && [ $$report -eq 0 ]
+
+report: ## render reports/audit.html and summary.json from the last run
+	$(GO) run ./cmd/onecharge report --in $(REPORTS)/report.json --out $(REPORTS)
 
 test: vet unit specs ## all tests: go vet, unit tests with -race, the acceptance suite
 
