@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -32,11 +33,23 @@ func stripeError(typ, code string) string {
 func newClient(t *testing.T, h http.HandlerFunc, timeout time.Duration) (*client.API, *atomic.Int32) {
 	t.Helper()
 	var calls atomic.Int32
+	// released ends handlers that hang, before srv.Close waits for them.
+	released := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
-		h(w, r)
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		go func() {
+			select {
+			case <-released:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		h(w, r.WithContext(ctx))
 	}))
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(released) })
 	return clientAt(srv.URL, timeout), &calls
 }
 
@@ -68,6 +81,13 @@ func createIntent(ctx context.Context, sc *client.API, key string) error {
 	params.AddMetadata("booking_id", "bk_1001")
 	_, err := sc.PaymentIntents.New(params)
 	return err
+}
+
+// hang never answers; reading the body first lets the server notice when
+// the client gives up.
+func hang(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	<-r.Context().Done()
 }
 
 func TestClassifyStripeResponses(t *testing.T) {
@@ -134,12 +154,16 @@ func TestClassifyStripeResponses(t *testing.T) {
 
 func TestClassifyNetworkFailures(t *testing.T) {
 	hijackClose := func(w http.ResponseWriter, r *http.Request) {
+		// Read the request first, as Stripe would, so the client sees the
+		// close (EOF) rather than a reset of a half-sent request.
+		_, _ = io.Copy(io.Discard, r.Body)
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
 			_ = conn.Close()
 		}
 	}
 	truncate := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
 		conn, buf, err := w.(http.Hijacker).Hijack()
 		if err != nil {
 			return
@@ -148,7 +172,6 @@ func TestClassifyNetworkFailures(t *testing.T) {
 		_ = buf.Flush()
 		_ = conn.Close()
 	}
-	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 
 	refused, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -188,7 +211,7 @@ func TestClassifyNetworkFailures(t *testing.T) {
 }
 
 func TestClassifyCallerContext(t *testing.T) {
-	sc, _ := newClient(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, 5*time.Second)
+	sc, _ := newClient(t, hang, 5*time.Second)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
