@@ -95,7 +95,7 @@ var _ = Describe("The incident replay", Label("incident"), func() {
 		var mk payments.Client
 		cfg := clientConfig(st, 150*time.Millisecond, clock.Real{})
 		if client == "safe" {
-			mk = payments.NewSafe(cfg, specPolicy(seed))
+			mk = subjectUnder(st, 150*time.Millisecond, seed) // the Safe client unless another subject is named
 		} else {
 			mk = payments.NewNaive(cfg)
 		}
@@ -125,15 +125,16 @@ var _ = Describe("The incident replay", Label("incident"), func() {
 		return rep, outs
 	}
 
-	It("double-charges with TravelBook's code and never with the Safe client", Label("slow"), func() {
+	It("double-charges with TravelBook's code and never with the subject (the Safe client by default)", Label("slow", "subject"), func() {
 		naive, _ := replay("naive")
 		safe, safeOuts := replay("safe")
+		expectSubjectBehaved(safeOuts)
 		Expect(naive.Duplicates).To(BeNumerically(">", 0), "the replay must reproduce the incident, or it proves nothing")
 		Expect(safe.Duplicates).To(Equal(0))
 		for _, o := range safeOuts {
-			Expect(o.Result).To(Equal(payments.Succeeded), o.Error)
+			Expect(o.Result).To(Equal(payments.Succeeded), "%s: %s", o.Client, o.Error)
 		}
-		GinkgoWriter.Printf("incident replay (seed %d): %d bookings; naive %d duplicates, EUR %.2f double-charged; safe %d duplicates\n",
-			seed, naive.Bookings, naive.Duplicates, float64(naive.DoubleCharged["eur"])/100, safe.Duplicates)
+		GinkgoWriter.Printf("incident replay (seed %d): %d bookings; naive %d duplicates, EUR %.2f double-charged; %s %d duplicates\n",
+			seed, naive.Bookings, naive.Duplicates, float64(naive.DoubleCharged["eur"])/100, safe.Client, safe.Duplicates)
 	})
 })

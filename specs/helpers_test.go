@@ -2,9 +2,11 @@ package specs_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,15 +17,28 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
+	"github.com/travelbook/onecharge/support/clock"
 	"github.com/travelbook/onecharge/support/faults"
+	"github.com/travelbook/onecharge/support/payments"
 	"github.com/travelbook/onecharge/support/stack"
+	"github.com/travelbook/onecharge/support/subject"
 )
 
 const testKey = "sk_test_onechargeSpecs4242"
 
 // newStack starts a private stack in front of the shared stripe-mock, so
 // every spec has its own keys, ledger, faults and clock.
+//
+// When ONECHARGE_STACK_ADDR is set (a service under test, reached through
+// ONECHARGE_SUBJECT_URL, was configured with that address as its Stripe
+// base URL), the stack sits there instead: one per process, reset at the
+// start of every spec that asks for it. Specs that change the stack's
+// configuration (mods) still get a private one, since they drive no
+// subject.
 func newStack(mods ...func(*stack.Config)) *stack.Stack {
+	if addr := os.Getenv("ONECHARGE_STACK_ADDR"); addr != "" && len(mods) == 0 {
+		return fixedStack(addr)
+	}
 	cfg := stack.Config{Upstream: mockURL, Log: GinkgoWriter}
 	for _, m := range mods {
 		m(&cfg)
@@ -32,6 +47,28 @@ func newStack(mods ...func(*stack.Config)) *stack.Stack {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(st.Close)
 	return st
+}
+
+// shared is the process's stack at ONECHARGE_STACK_ADDR, started on first
+// use and left running until the process exits.
+var shared struct {
+	sync.Mutex
+	st *stack.Stack
+}
+
+func fixedStack(addr string) *stack.Stack {
+	if sc, _ := GinkgoConfiguration(); sc.ParallelTotal > 1 {
+		Fail(fmt.Sprintf("ONECHARGE_STACK_ADDR=%s serves one stack, so the suite must run in one process: run with PROCS=1 (make verify) or without -p", addr))
+	}
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.st == nil {
+		st, err := stack.Start(stack.Config{Addr: addr, Upstream: mockURL, Log: GinkgoWriter})
+		Expect(err).NotTo(HaveOccurred(), "ONECHARGE_STACK_ADDR")
+		shared.st = st
+	}
+	shared.st.Reset()
+	return shared.st
 }
 
 // withSleeper makes the stack's delay/slow/drop_response faults wait on s.
@@ -170,4 +207,68 @@ func ctx() context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	DeferCleanup(cancel)
 	return c
+}
+
+// subjectUnder returns the payment code under test, chosen by
+// ONECHARGE_SUBJECT_CMD, ONECHARGE_SUBJECT_URL or ONECHARGE_SUBJECT (the
+// Safe client by default), pointed at st; timeout bounds each HTTP attempt
+// of the in-repo clients.
+func subjectUnder(st *stack.Stack, timeout time.Duration, seed int64) payments.Client {
+	c, err := subject.FromEnv(subject.Options{
+		Config: clientConfig(st, timeout, clock.Real{}),
+		Policy: specPolicy(seed),
+		Seen:   seenBy(st),
+		Dir:    "..", // relative commands resolve from the repository root
+		Stderr: GinkgoWriter,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+// seenBy counts what st saw of a booking: PaymentIntents created and
+// faults met. Zero after a subject answered means the subject never
+// reached the stack.
+func seenBy(st *stack.Stack) func(string) int {
+	return func(ref string) int {
+		n := len(st.Ledger.PaymentIntents(ref))
+		for _, in := range st.Faults.Injected() {
+			if in.Reference == ref {
+				n++
+			}
+		}
+		return n
+	}
+}
+
+// stackKeys lists the distinct idempotency keys st saw for a booking, on
+// created objects and on faulted requests: an external subject reports no
+// attempts, so its keys are read from the stack.
+func stackKeys(st *stack.Stack, ref string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(k string) {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	for _, in := range st.Faults.Injected() {
+		if in.Reference == ref {
+			add(in.IdempotencyKey)
+		}
+	}
+	for _, o := range st.Ledger.PaymentIntents(ref) {
+		add(o.IdempotencyKey)
+	}
+	return out
+}
+
+// expectSubjectBehaved fails the spec, naming the booking, when the
+// subject hung, crashed, printed no result or never reached the stack:
+// such a run proves nothing about single charges.
+func expectSubjectBehaved(outs []payments.Outcome) {
+	GinkgoHelper()
+	for _, o := range outs {
+		Expect(subject.IsSubjectError(o.Err)).To(BeFalse(), "%s", o.Error)
+	}
 }

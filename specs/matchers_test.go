@@ -28,7 +28,7 @@ func (m *singleCharge) Match(actual any) (bool, error) {
 	if !ok {
 		return false, fmt.Errorf("ChargeEachBookingExactlyOnce expects []payments.Outcome, got %T", actual)
 	}
-	m.report = guarantee.Check(outs, m.ledger.Objects())
+	m.report = guarantee.Check(outs, ledgerObjects(m.ledger))
 	return m.report.Holds(), nil
 }
 

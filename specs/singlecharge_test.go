@@ -47,47 +47,35 @@ var _ = Describe("Single charge under faults", Label("single-charge"), func() {
 		})
 	})
 
-	// Each fault kind hits the first n attempts of every key; the Safe
-	// client must leave exactly one PaymentIntent and know its outcome.
+	// Each fault kind hits the first n attempts of every key; the subject
+	// (the Safe client unless ONECHARGE_SUBJECT_CMD, ONECHARGE_SUBJECT_URL
+	// or ONECHARGE_SUBJECT names another) must leave exactly one
+	// PaymentIntent and know its outcome.
 	Describe("retry simulation: every fault kind at each attempt position", func() {
-		type kase struct {
-			kind  faults.Kind
-			delay time.Duration
-			want  payments.Result
-		}
-		cases := []kase{
-			{faults.DropResponse, 0, payments.Succeeded},
-			{faults.DropResponse, 300 * time.Millisecond, payments.Succeeded}, // a hang until the client's timeout
-			{faults.ResetBefore, 0, payments.Succeeded},
-			{faults.ResetAfter, 0, payments.Succeeded},
-			{faults.Delay, 300 * time.Millisecond, payments.Succeeded},
-			{faults.RateLimit, 0, payments.Succeeded},
-			{faults.LockTimeout, 0, payments.Succeeded},
-			{faults.Unavailable, 0, payments.Succeeded},
-			{faults.ServerError, 0, payments.Indeterminate}, // saved 500: stop and reconcile
-			{faults.Slow, 300 * time.Millisecond, payments.Succeeded},
-		}
 		var entries []TableEntry
-		for _, c := range cases {
+		for _, c := range retryCases {
 			for n := 1; n <= 3; n++ {
 				name := fmt.Sprintf("%s (delay %v) on the first %d attempt(s)", c.kind, c.delay, n)
 				entries = append(entries, Entry(name, c, n))
 			}
 		}
-		DescribeTable("leaves exactly one PaymentIntent and a known outcome",
-			func(c kase, n int) {
+		DescribeTable("leaves exactly one PaymentIntent and a known outcome", Label("subject"),
+			func(c faultCase, n int) {
 				positions := make([]int, n)
 				for i := range positions {
 					positions[i] = i + 1
 				}
 				st := newStackWith(seed, faults.Rule{Fault: c.kind, Method: "POST", Path: "/v1/payment_intents", KeyAttempts: positions, Delay: faults.Duration(c.delay)})
 				bs := bookings(fmt.Sprintf("sim_%s_%d_%d", c.kind, c.delay.Milliseconds(), n), 2, seed)
-				safe := payments.NewSafe(clientConfig(st, 150*time.Millisecond, clock.Real{}), specPolicy(seed))
-				outs := chargeAll(safe, bs, 1)
-				Expect(outs).To(ChargeEachBookingExactlyOnce(st.Ledger))
+				sub := subjectUnder(st, 150*time.Millisecond, seed)
+				outs := chargeAll(sub, bs, 1)
+				expectSubjectBehaved(outs)
+				Expect(outs).To(ChargeEachBookingExactlyOnce(st.Ledger), "subject %s", sub.Name())
 				for _, o := range outs {
-					Expect(o.Result).To(Equal(c.want), "booking %s: %s", o.Booking.ID, o.Error)
-					Expect(o.Keys()).To(HaveLen(1), "one key for every attempt of a booking")
+					Expect(o.Result).To(Equal(c.want), "subject %s, booking %s: %s", sub.Name(), o.Booking.ID, o.Error)
+					// Read from the stack, so that it holds for subjects
+					// that report no attempts of their own.
+					Expect(stackKeys(st, o.Booking.ID)).To(HaveLen(1), "one key for every attempt of booking %s", o.Booking.ID)
 				}
 				Expect(st.Faults.Counts()[c.kind]).To(BeNumerically(">=", 1))
 				record("retry simulation: "+string(c.kind), "hold", st, outs)
@@ -163,3 +151,26 @@ var _ = Describe("Single charge under faults", Label("single-charge"), func() {
 		})
 	})
 })
+
+// faultCase is one fault kind of the retry simulation and the result a
+// correct client reports under it.
+type faultCase struct {
+	kind  faults.Kind
+	delay time.Duration
+	want  payments.Result
+}
+
+// retryCases are the retry simulation's fault kinds, shared by the
+// subject's table and the example subjects' specs.
+var retryCases = []faultCase{
+	{faults.DropResponse, 0, payments.Succeeded},
+	{faults.DropResponse, 300 * time.Millisecond, payments.Succeeded}, // a hang until the client's timeout
+	{faults.ResetBefore, 0, payments.Succeeded},
+	{faults.ResetAfter, 0, payments.Succeeded},
+	{faults.Delay, 300 * time.Millisecond, payments.Succeeded},
+	{faults.RateLimit, 0, payments.Succeeded},
+	{faults.LockTimeout, 0, payments.Succeeded},
+	{faults.Unavailable, 0, payments.Succeeded},
+	{faults.ServerError, 0, payments.Indeterminate}, // saved 500: stop and reconcile
+	{faults.Slow, 300 * time.Millisecond, payments.Succeeded},
+}

@@ -9,8 +9,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-
-	"github.com/travelbook/onecharge/support/stripemock"
 )
 
 // mockURL is the stripe-mock every process of the suite shares.
@@ -26,14 +24,17 @@ func TestSpecs(t *testing.T) {
 // after the suite, also on Ctrl-C (Ginkgo runs cleanup on interrupt), and
 // the kernel kills it should this process die (Pdeathsig).
 var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
-	srv, err := stripemock.FromEnv(ctx, stripemock.Options{Log: GinkgoWriter})
-	Expect(err).NotTo(HaveOccurred(), "the suite needs stripe-mock")
-	DeferCleanup(srv.Stop)
-	return []byte(srv.URL)
+	t, stop := chooseTarget(ctx)
+	DeferCleanup(stop)
+	return t.encode()
 }, func(data []byte) {
-	mockURL = string(data)
+	target = decodeTarget(data)
+	mockURL = target.Upstream
 	SetDefaultEventuallyTimeout(5 * time.Second)
 }, NodeTimeout(6*time.Minute))
+
+// In test mode, cancel what the run created, once every process is done.
+var _ = SynchronizedAfterSuite(func() {}, cleanupTestMode)
 
 // env returns an environment variable or a default.
 func env(name, def string) string {
