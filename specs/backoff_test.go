@@ -14,7 +14,7 @@ import (
 	"github.com/travelbook/onecharge/support/retry"
 )
 
-var _ = Describe("Backoff timing", Label("backoff"), func() {
+var _ = Describe("Backoff timing", Label("backoff", "testmode"), func() {
 	seed := suiteSeed()
 
 	// A 503 on the first nine attempts of the key: the Safe client retries

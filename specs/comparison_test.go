@@ -15,7 +15,7 @@ import (
 	"github.com/travelbook/onecharge/support/stack"
 )
 
-var _ = Describe("With against without protection", Label("comparison"), func() {
+var _ = Describe("With against without protection", Label("comparison", "testmode", "demo"), func() {
 	seed := suiteSeed()
 
 	// Each scenario runs Safe, SDK and Naive under one schedule, each on a
@@ -72,7 +72,7 @@ var _ = Describe("With against without protection", Label("comparison"), func() 
 	}
 })
 
-var _ = Describe("The incident replay", Label("incident"), func() {
+var _ = Describe("The incident replay", Label("incident", "testmode", "demo"), func() {
 	seed := suiteSeed()
 
 	// TravelBook's incident: a 15-minute network degradation in which

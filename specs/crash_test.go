@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -21,7 +22,7 @@ import (
 // SIGKILL after Stripe created the PaymentIntent but before the response
 // came back and was recorded. The restarted process must retry under the
 // same key and get the same PaymentIntent.
-var _ = Describe("Crash recovery", Ordered, Label("keystore", "crash"), func() {
+var _ = Describe("Crash recovery", Ordered, Label("keystore", "crash", "testmode", "demo"), func() {
 	var bin string
 	BeforeAll(func() {
 		var err error
@@ -60,7 +61,7 @@ var _ = Describe("Crash recovery", Ordered, Label("keystore", "crash"), func() {
 		out, _ := again.Output()
 		var r result
 		Expect(json.Unmarshal(out, &r)).To(Succeed(), "restart printed %q", out)
-		outs := []payments.Outcome{{Client: "charge", Booking: payments.Booking{ID: booking, Amount: 240000, Currency: "eur"},
+		outs := []payments.Outcome{{Client: "onecharge charge " + strings.Join(args[:2], " "), Booking: payments.Booking{ID: booking, Amount: 240000, Currency: "eur"},
 			Result: payments.Result(r.Result), PaymentIntent: r.PaymentIntent}}
 		if len(r.Keys) > 0 {
 			outs[0].Attempts = []payments.Attempt{{N: 1, Key: r.Keys[0]}}

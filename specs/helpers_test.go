@@ -24,7 +24,8 @@ import (
 	"github.com/travelbook/onecharge/support/subject"
 )
 
-const testKey = "sk_test_onechargeSpecs4242"
+// testKey is stripe-mock's kind of key; in test mode, STRIPE_API_KEY.
+var testKey = "sk_test_onechargeSpecs4242"
 
 // newStack starts a private stack in front of the shared stripe-mock, so
 // every spec has its own keys, ledger, faults and clock.
@@ -39,7 +40,8 @@ func newStack(mods ...func(*stack.Config)) *stack.Stack {
 	if addr := os.Getenv("ONECHARGE_STACK_ADDR"); addr != "" && len(mods) == 0 {
 		return fixedStack(addr)
 	}
-	cfg := stack.Config{Upstream: mockURL, Log: GinkgoWriter}
+	cfg := stack.Config{Log: GinkgoWriter}
+	applyTarget(&cfg)
 	for _, m := range mods {
 		m(&cfg)
 	}
@@ -63,7 +65,9 @@ func fixedStack(addr string) *stack.Stack {
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.st == nil {
-		st, err := stack.Start(stack.Config{Addr: addr, Upstream: mockURL, Log: GinkgoWriter})
+		cfg := stack.Config{Addr: addr, Log: GinkgoWriter}
+		applyTarget(&cfg)
+		st, err := stack.Start(cfg)
 		Expect(err).NotTo(HaveOccurred(), "ONECHARGE_STACK_ADDR")
 		shared.st = st
 	}
@@ -215,11 +219,12 @@ func ctx() context.Context {
 // of the in-repo clients.
 func subjectUnder(st *stack.Stack, timeout time.Duration, seed int64) payments.Client {
 	c, err := subject.FromEnv(subject.Options{
-		Config: clientConfig(st, timeout, clock.Real{}),
-		Policy: specPolicy(seed),
-		Seen:   seenBy(st),
-		Dir:    "..", // relative commands resolve from the repository root
-		Stderr: GinkgoWriter,
+		Config:  clientConfig(st, timeout, clock.Real{}),
+		Policy:  specPolicy(seed),
+		Seen:    seenBy(st),
+		Dir:     "..", // relative commands resolve from the repository root
+		Stderr:  GinkgoWriter,
+		Journal: auditJournal(),
 	})
 	Expect(err).NotTo(HaveOccurred())
 	return c

@@ -14,7 +14,7 @@ import (
 	"github.com/travelbook/onecharge/support/payments"
 )
 
-var _ = Describe("Key strategies", Label("keys"), func() {
+var _ = Describe("Key strategies", Label("keys", "testmode"), func() {
 	ops := func(n int) []keys.Operation {
 		out := make([]keys.Operation, n)
 		for i, b := range bookings("keys", n, suiteSeed()) {

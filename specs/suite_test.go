@@ -30,6 +30,9 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 }, func(data []byte) {
 	target = decodeTarget(data)
 	mockURL = target.Upstream
+	if testMode() {
+		testKey = target.Key
+	}
 	SetDefaultEventuallyTimeout(5 * time.Second)
 }, NodeTimeout(6*time.Minute))
 

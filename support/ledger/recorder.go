@@ -43,7 +43,9 @@ func Recorder(l *Ledger, referenceParam string, next http.Handler) http.Handler 
 		cw := &capture{ResponseWriter: w}
 		next.ServeHTTP(cw, r)
 		id, object, ok := created(cw, r.URL.Path)
-		if !ok {
+		if !ok || cw.Header().Get(stripeapi.HeaderIdempotentReplayed) == "true" {
+			// A replay created nothing: in test mode Stripe's own
+			// idempotency layer answers it below this recorder.
 			return
 		}
 		form := stripeapi.Form(body)

@@ -139,3 +139,16 @@ func TestRecorderAgainstStripeMock(t *testing.T) {
 		t.Fatalf("Duplicates() = %+v, want one for bk_42 with two ids and 240000 eur", d)
 	}
 }
+
+func TestRecorderSkipsReplays(t *testing.T) {
+	l := New(nil)
+	h := Recorder(l, "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Idempotent-Replayed", "true")
+		_, _ = w.Write([]byte(`{"id":"pi_1","object":"payment_intent"}`))
+	}))
+	req := httptest.NewRequest(http.MethodPost, "/v1/payment_intents", strings.NewReader("amount=100&currency=eur&metadata[booking_id]=b1"))
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if n := len(l.Objects()); n != 0 {
+		t.Fatalf("a replayed response was recorded as %d created objects", n)
+	}
+}

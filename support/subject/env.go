@@ -31,6 +31,9 @@ type Options struct {
 	Dir string
 	// Stderr receives commands' stderr.
 	Stderr io.Writer
+	// Journal, when set, keeps the Safe client's keys and attempts
+	// (support/keystore): the run's audit trail.
+	Journal payments.Journal
 	// Getenv reads the environment. Defaults to os.Getenv.
 	Getenv func(string) string
 }
@@ -61,7 +64,9 @@ func FromEnv(o Options) (payments.Client, error) {
 	}
 	switch name := getenv(EnvName); name {
 	case "", "safe":
-		return payments.NewSafe(o.Config, o.Policy), nil
+		safe := payments.NewSafe(o.Config, o.Policy)
+		safe.Journal = o.Journal
+		return safe, nil
 	case "naive":
 		return payments.NewNaive(o.Config), nil
 	case "sdk":
