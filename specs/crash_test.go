@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -61,7 +60,11 @@ var _ = Describe("Crash recovery", Ordered, Label("keystore", "crash", "testmode
 		out, _ := again.Output()
 		var r result
 		Expect(json.Unmarshal(out, &r)).To(Succeed(), "restart printed %q", out)
-		outs := []payments.Outcome{{Client: "onecharge charge " + strings.Join(args[:2], " "), Booking: payments.Booking{ID: booking, Amount: 240000, Currency: "eur"},
+		name := "onecharge charge " + args[0]
+		if args[0] == "--keys" {
+			name += " " + args[1]
+		}
+		outs := []payments.Outcome{{Client: name, Booking: payments.Booking{ID: booking, Amount: 240000, Currency: "eur"},
 			Result: payments.Result(r.Result), PaymentIntent: r.PaymentIntent}}
 		if len(r.Keys) > 0 {
 			outs[0].Attempts = []payments.Attempt{{N: 1, Key: r.Keys[0]}}
