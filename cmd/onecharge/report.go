@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"errors"
@@ -49,6 +50,12 @@ func report(args []string, stdout, stderr io.Writer) int {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		fmt.Fprintf(stderr, "onecharge report: cannot create %s: %v.\n", *out, err)
 		return 2
+	}
+	if a.Target == "testmode" {
+		a.TargetNote = "Stripe test mode: the suite runs in a bounded number of processes (PROCS, default 2) and the Safe client backs off on 429."
+		if b, err := os.ReadFile(filepath.Join(*out, "testmode-cleanup.txt")); err == nil {
+			a.TargetNote += " " + strings.TrimSpace(strings.TrimPrefix(string(b), "onecharge: ")) + "."
+		}
 	}
 	if _, err := os.Stat(*keysDB); err == nil {
 		trail, err := auditTrail(*keysDB, filepath.Join(*out, "keys.csv"))

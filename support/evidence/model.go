@@ -69,6 +69,9 @@ type Audit struct {
 	Collisions  []payments.Outcome
 	Replays     []Replay
 	Trail       *AuditTrail
+	// TargetNote says how a test-mode run treated Stripe: bounded
+	// concurrency, backoff on 429, and the clean-up of what it created.
+	TargetNote string
 
 	Injected  map[faults.Kind]int      // summed over every run
 	Clients   map[string]*ClientTotals // summed over every run
