@@ -23,12 +23,7 @@ import (
 // same key and get the same PaymentIntent.
 var _ = Describe("Crash recovery", Ordered, Label("keystore", "crash", "testmode", "demo"), func() {
 	var bin string
-	BeforeAll(func() {
-		var err error
-		bin, err = gexec.Build("github.com/travelbook/onecharge/cmd/onecharge")
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(gexec.CleanupBuildArtifacts)
-	})
+	BeforeAll(func() { bin = buildOnecharge() })
 
 	type result struct {
 		Result        string   `json:"result"`

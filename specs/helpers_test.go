@@ -190,14 +190,7 @@ func (s *recordingSleeper) Sleep(ctx context.Context, d time.Duration) error {
 	if !really {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return clock.Real{}.Sleep(ctx, d)
 }
 
 func (s *recordingSleeper) Waits() []time.Duration {

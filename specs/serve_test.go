@@ -18,12 +18,7 @@ import (
 // serve` over HTTP, as a team whose payment code is not Go would.
 var _ = Describe("onecharge serve", Ordered, Label("cli"), func() {
 	var bin string
-	BeforeAll(func() {
-		var err error
-		bin, err = gexec.Build("github.com/travelbook/onecharge/cmd/onecharge")
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(gexec.CleanupBuildArtifacts)
-	})
+	BeforeAll(func() { bin = buildOnecharge() })
 
 	// start runs serve and returns the session and the URL from its first line.
 	start := func(env ...string) (*exec.Cmd, chan struct{}, string) {
@@ -87,3 +82,12 @@ var _ = Describe("onecharge serve", Ordered, Label("cli"), func() {
 		Expect(sess.Err).To(gbytes.Say(`address 127\.0\.0\.1:\d+ is already in use: stop whatever listens there or pick another port`))
 	})
 })
+
+// buildOnecharge builds cmd/onecharge once per spec container that drives
+// the real binary, and removes it afterwards.
+func buildOnecharge() string {
+	bin, err := gexec.Build("github.com/travelbook/onecharge/cmd/onecharge")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(gexec.CleanupBuildArtifacts)
+	return bin
+}
