@@ -73,6 +73,8 @@ var _ = Describe("Single charge under faults", Label("single-charge"), func() {
 				bs := bookings(fmt.Sprintf("sim_%s_%d_%d", c.kind, c.delay.Milliseconds(), n), 2, seed)
 				sub := subjectUnder(st, 150*time.Millisecond, seed)
 				outs := chargeAll(sub, bs, 1)
+				// Evidence first, so that a failing subject's run is in the report.
+				record("retry simulation: "+string(c.kind), "hold", st, outs)
 				expectSubjectBehaved(outs)
 				Expect(outs).To(ChargeEachBookingExactlyOnce(st.Ledger), "subject %s", sub.Name())
 				for _, o := range outs {
@@ -82,7 +84,6 @@ var _ = Describe("Single charge under faults", Label("single-charge"), func() {
 					Expect(stackKeys(st, o.Booking.ID)).To(HaveLen(1), "one key for every attempt of booking %s", o.Booking.ID)
 				}
 				Expect(st.Faults.Counts()[c.kind]).To(BeNumerically(">=", 1))
-				record("retry simulation: "+string(c.kind), "hold", st, outs)
 			}, entries)
 
 		It("the Naive client fails the same matcher under the same fault", Label("testmode"), func() {
