@@ -69,5 +69,9 @@ testmode: $(BIN)
 	STRIPE_API_KEY=sk_test_standIn0nechargeA1b2 $(BIN) report --in $(REPORTS)/testmode-check/report.json --out $(REPORTS)/testmode-check
 	STRIPE_API_KEY=sk_test_standIn0nechargeA1b2 $(BIN) scan --dir $(REPORTS)/testmode-check
 
+bench: $(BIN) ## measure the harness: throughput vs stripe-mock and a proxy hop, replays, the idempotency layer, chaos at scale (reports/bench.json)
+	@mkdir -p $(REPORTS)
+	$(BIN) bench --out $(REPORTS)
+
 serve: ## serve the Stripe API with the emulated idempotency layer on 127.0.0.1:12111
 	$(GO) run ./cmd/onecharge serve --addr 127.0.0.1:12111

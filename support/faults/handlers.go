@@ -17,6 +17,10 @@ type decisionKey struct{}
 // and hands inside kinds to Inside through the request context.
 func (i *Injector) Network(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !i.armed.Load() {
+			next.ServeHTTP(w, r)
+			return
+		}
 		body, err := stripeapi.ReadBody(r)
 		if err != nil {
 			// The client went away or sent a broken body; nothing to

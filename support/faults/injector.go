@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/travelbook/onecharge/support/clock"
@@ -58,6 +59,12 @@ type Injector struct {
 	used     []int          // per rule: injections decided
 	attempts map[string]int // per (scope, idempotency key): requests seen
 	injected []Injection
+
+	// armed is false while the schedule has no rule: requests then pass
+	// untouched (no body read, no per-key counter that would grow without
+	// bound in a long-running serve). Set resets the counters anyway, so
+	// skipping them meanwhile changes nothing.
+	armed atomic.Bool
 }
 
 // New returns an Injector with an empty schedule.
@@ -92,6 +99,7 @@ func (i *Injector) Set(s Schedule) error {
 
 func (i *Injector) resetLocked(s Schedule) {
 	i.schedule = s
+	i.armed.Store(len(s.Rules) > 0)
 	// PCG wants two words of seed; the second is a fixed constant so that
 	// one int64 is all a user has to note down to replay a run.
 	i.rng = rand.New(rand.NewPCG(uint64(s.Seed), 0x6f6e656368617267))

@@ -72,19 +72,104 @@ func created(cw *capture, path string) (id, object string, ok bool) {
 	if status < 200 || status > 299 || cw.overflow {
 		return "", "", false
 	}
+	id, object, ok = topLevelIDObject(cw.body.Bytes())
+	if !ok || strings.Contains(path, id) {
+		return "", "", false
+	}
+	return id, object, true
+}
+
+// topLevelIDObject returns the string values of the top-level "id" and
+// "object" members of a JSON object in one pass, without decoding the
+// rest. Decoding a whole 1.5 KB PaymentIntent with encoding/json cost
+// ~25 µs per create, the largest cost of the stack's own code under load
+// (pprof, make bench); this scan costs ~2.5 µs. Values with escapes, which
+// Stripe ids never have, fall back to encoding/json.
+func topLevelIDObject(b []byte) (id, object string, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return "", "", false
+	}
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			depth--
+			i++
+		case '"':
+			key, end, escaped := scanString(b, i)
+			if end < 0 {
+				return "", "", false
+			}
+			i = end
+			if depth != 1 || escaped || (key != "id" && key != "object") {
+				continue
+			}
+			j := skipSpace(b, i)
+			if j >= len(b) || b[j] != ':' {
+				continue // a value, not a key
+			}
+			k := skipSpace(b, j+1)
+			if k >= len(b) || b[k] != '"' {
+				continue // not a string: not an id
+			}
+			val, vend, vesc := scanString(b, k)
+			if vend < 0 {
+				return "", "", false
+			}
+			if vesc {
+				return slowIDObject(b)
+			}
+			if key == "id" {
+				id = val
+			} else {
+				object = val
+			}
+			i = vend
+		default:
+			i++
+		}
+	}
+	return id, object, id != "" && object != ""
+}
+
+// scanString reads the JSON string starting at b[i] == '"' and returns its
+// raw contents, the index just past its closing quote (-1 if unterminated)
+// and whether it held escapes.
+func scanString(b []byte, i int) (s string, end int, escaped bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			return string(b[i+1 : j]), j + 1, escaped
+		}
+	}
+	return "", -1, escaped
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func slowIDObject(b []byte) (id, object string, ok bool) {
 	var v struct {
 		ID     any `json:"id"`
 		Object any `json:"object"`
 	}
-	if json.Unmarshal(cw.body.Bytes(), &v) != nil {
+	if json.Unmarshal(b, &v) != nil {
 		return "", "", false
 	}
 	id, idOK := v.ID.(string)
 	object, objOK := v.Object.(string)
-	if !idOK || !objOK || id == "" || object == "" || strings.Contains(path, id) {
-		return "", "", false
-	}
-	return id, object, true
+	return id, object, idOK && objOK && id != "" && object != ""
 }
 
 // capture passes a response through to the client while keeping its

@@ -152,3 +152,37 @@ func TestRecorderSkipsReplays(t *testing.T) {
 		t.Fatalf("a replayed response was recorded as %d created objects", n)
 	}
 }
+
+func TestTopLevelIDObject(t *testing.T) {
+	cases := []struct {
+		body, id, object string
+		ok               bool
+	}{
+		{`{"id":"pi_1","object":"payment_intent"}`, "pi_1", "payment_intent", true},
+		{` { "object" : "payment_intent", "amount": 5, "id" : "pi_2" } `, "pi_2", "payment_intent", true},
+		{`{"charges":{"object":"list","data":[{"id":"ch_1","object":"charge"}]},"metadata":{"id":"x"},"id":"pi_3","object":"payment_intent"}`, "pi_3", "payment_intent", true},
+		{`{"description":"a \"quoted\" {brace} id","id":"pi_4","object":"payment_intent"}`, "pi_4", "payment_intent", true},
+		{`{"id":"pi_\u0035","object":"payment_intent"}`, "pi_5", "payment_intent", true},
+		{`{"id":5,"object":"payment_intent"}`, "", "", false},
+		{`{"object":"payment_intent"}`, "", "", false},
+		{`{"nested":{"id":"pi_6","object":"payment_intent"}}`, "", "", false},
+		{`[{"id":"pi_7","object":"payment_intent"}]`, "", "", false},
+		{`not json`, "", "", false},
+		{`{"id":"pi_8`, "", "", false},
+	}
+	for _, c := range cases {
+		id, object, ok := topLevelIDObject([]byte(c.body))
+		if ok != c.ok || (ok && (id != c.id || object != c.object)) {
+			t.Errorf("topLevelIDObject(%s) = %q, %q, %v; want %q, %q, %v", c.body, id, object, ok, c.id, c.object, c.ok)
+		}
+	}
+}
+
+func BenchmarkTopLevelIDObject(b *testing.B) {
+	body := []byte(`{"id":"pi_1","object":"payment_intent","amount":240000,"amount_capturable":0,"amount_details":{"tip":{}},"amount_received":0,"application":null,"automatic_payment_methods":null,"canceled_at":null,"cancellation_reason":null,"capture_method":"automatic","client_secret":"pi_1_secret_x","confirmation_method":"automatic","created":1,"currency":"eur","customer":null,"description":null,"last_payment_error":null,"latest_charge":null,"livemode":false,"metadata":{},"next_action":null,"on_behalf_of":null,"payment_method":null,"payment_method_options":{},"payment_method_types":["card"],"processing":null,"receipt_email":null,"review":null,"setup_future_usage":null,"shipping":null,"source":null,"statement_descriptor":null,"statement_descriptor_suffix":null,"status":"requires_payment_method","transfer_data":null,"transfer_group":null}`)
+	for b.Loop() {
+		if _, _, ok := topLevelIDObject(body); !ok {
+			b.Fatal("not found")
+		}
+	}
+}

@@ -42,7 +42,7 @@ type Safe struct {
 // NewSafe returns a Safe client that retries by policy.
 func NewSafe(cfg Config, policy retry.Policy) *Safe {
 	cfg = cfg.withDefaults()
-	return &Safe{cfg: cfg, api: newAPI(cfg, 0, false), policy: policy, Keys: keys.CompositeStrategy, Operation: "create_payment"}
+	return &Safe{cfg: cfg, api: newAPIWith(cfg, 0, tracer{next: cfg.Transport, clock: cfg.Clock, visible: true}), policy: policy, Keys: keys.CompositeStrategy, Operation: "create_payment"}
 }
 
 // Name is "safe".
