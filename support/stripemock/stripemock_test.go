@@ -132,7 +132,7 @@ func TestMissingBinaryFailsFast(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, want)
 				}
 			}
-			if d := time.Since(begin); d > 2*time.Second {
+			if d := time.Since(begin); d > DefaultStartTimeout { // the promise: an error within 10 s, never a hang
 				t.Errorf("took %s", d)
 			}
 		})
@@ -233,7 +233,7 @@ func TestFromEnvUnreachableNamesURL(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
-	if d := time.Since(begin); d > 2*time.Second {
+	if d := time.Since(begin); d > DefaultStartTimeout { // the promise: an error within 10 s, never a hang
 		t.Errorf("took %s", d)
 	}
 }
