@@ -49,7 +49,7 @@ var _ = Describe("Backoff timing", Label("backoff", "testmode"), func() {
 				}
 				Expect(len(distinct)).To(BeNumerically(">", 3), "jitter must spread the delays")
 			}
-			AddReportEntry(evidence.EntryBackoff, ev)
+			AddReportEntry(evidence.EntryBackoff, ev, quiet)
 		},
 		Entry("none (TravelBook's immediate retry)", retry.None),
 		Entry("full jitter", retry.FullJitter),
@@ -84,6 +84,6 @@ var _ = Describe("Backoff timing", Label("backoff", "testmode"), func() {
 			ev.Delays, ev.Observed = append(ev.Delays, waited), append(ev.Observed, gap)
 			ev.Lo, ev.Hi = append(ev.Lo, lo), append(ev.Hi, hi)
 		}
-		AddReportEntry(evidence.EntryBackoff, ev)
+		AddReportEntry(evidence.EntryBackoff, ev, quiet)
 	})
 })

@@ -41,7 +41,7 @@ var _ = Describe("Key strategies", Label("keys", "testmode"), func() {
 				k, _ := s.Key(op)
 				examples = append(examples, k)
 			}
-			AddReportEntry(evidence.EntryKeys, evidence.KeyStrategy{Strategy: s.Name(), Examples: examples, Stable: stable, Unique: true, Note: note})
+			AddReportEntry(evidence.EntryKeys, evidence.KeyStrategy{Strategy: s.Name(), Examples: examples, Stable: stable, Unique: true, Note: note}, quiet)
 		},
 		Entry("composite: readable and stable across processes", keys.CompositeStrategy, true,
 			"tb:v1:<agency>:<booking>:<operation>: the same booking always gets the same key, in every process and after a restart; the default."),

@@ -113,7 +113,7 @@ var _ = Describe("Single charge under faults", Label("single-charge"), func() {
 			Expect(second.Error).To(ContainSubstring("Keys for idempotent requests can only be used with the same parameters"))
 			Expect(st.Ledger.PaymentIntents(b.ID)).To(HaveLen(1))
 			record("key collision", "hold", st, []payments.Outcome{first})
-			AddReportEntry("onecharge.collision", second)
+			AddReportEntry("onecharge.collision", second, quiet)
 		})
 	})
 
