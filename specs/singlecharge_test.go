@@ -119,7 +119,7 @@ var _ = Describe("Single charge under faults", Label("single-charge"), func() {
 
 	Describe("concurrency", func() {
 		It("50 concurrent submissions of one booking (a double-click storm) create one PaymentIntent", func() {
-			st := newStackWith(seed, faults.Rule{Fault: faults.Slow, Path: "/v1/payment_intents", Delay: faults.Duration(100 * time.Millisecond), Count: 1})
+			st := newStackWith(seed, faults.Rule{Fault: faults.Slow, Path: "/v1/payment_intents", Delay: faults.Duration(400 * time.Millisecond), Count: 1})
 			b := bookings("storm", 1, seed)[0]
 			storm := make([]payments.Booking, 50)
 			for i := range storm {

@@ -25,7 +25,10 @@ type SDK struct {
 // NewSDK returns stripe-go with retries on, under TravelBook's loop.
 func NewSDK(cfg Config, networkRetries int64) *SDK {
 	cfg = cfg.withDefaults()
-	return &SDK{cfg: cfg, api: newAPI(cfg, networkRetries, false), MaxAttempts: 3}
+	// visible: net/http's own resend of a keyed POST on a reused
+	// connection would make the outcome depend on connection reuse; every
+	// retry is stripe-go's or TravelBook's, as the evidence says.
+	return &SDK{cfg: cfg, api: newAPIWith(cfg, networkRetries, tracer{next: cfg.Transport, clock: cfg.Clock, visible: true}), MaxAttempts: 3}
 }
 
 // Name is "sdk".
