@@ -37,6 +37,9 @@ type targetInfo struct {
 
 var target targetInfo
 
+// standIn is the local stand-in for Stripe, on process 1 only.
+var standIn *testmode.StandIn
+
 // Labels of specs that can run against Stripe test mode; every other spec
 // needs the emulator (its clock, the control API, or faults raised inside
 // Stripe) and is skipped there, with the reason.
@@ -62,6 +65,7 @@ func chooseTarget(ctx context.Context) (targetInfo, func()) {
 		// this run and trusted by this run only.
 		si, err := testmode.StartStandIn(ctx, testmode.StandInOptions{Log: GinkgoWriter})
 		Expect(err).NotTo(HaveOccurred())
+		standIn = si
 		t.Upstream, t.CAPEM, stop = si.URL, si.CAPEM(), func() { _ = si.Close() }
 	}
 	GinkgoWriter.Printf("onecharge: target Stripe test mode at %s, run %s, key %s\n", t.Upstream, t.RunID, apikey.Redact(key))
@@ -145,6 +149,9 @@ func cleanupTestMode() {
 	msg := fmt.Sprintf("onecharge: test mode clean-up: canceled %d of %d PaymentIntents of run %s in %d API calls", canceled, len(objs), target.RunID, calls)
 	if err != nil {
 		msg += ": " + err.Error()
+	}
+	if standIn != nil {
+		msg += fmt.Sprintf("; the whole run made %d API calls to the stand-in", standIn.Calls())
 	}
 	fmt.Fprintln(GinkgoWriter, msg)
 	_ = os.WriteFile(env("ONECHARGE_REPORTS", "reports")+"/testmode-cleanup.txt", []byte(apikey.Redact(msg)+"\n"), 0o644)

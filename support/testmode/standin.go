@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/travelbook/onecharge/support/clock"
@@ -58,10 +59,11 @@ type StandIn struct {
 	// Stack is the stack inside; its Ledger is what Stripe would hold.
 	Stack *stack.Stack
 
-	ca   *runCA
-	srv  *http.Server
-	done chan struct{}
-	mock *stripemock.Server
+	ca    *runCA
+	calls atomic.Int64
+	srv   *http.Server
+	done  chan struct{}
+	mock  *stripemock.Server
 }
 
 // StartStandIn starts the stand-in (and stripe-mock, unless
@@ -106,7 +108,10 @@ func StartStandIn(ctx context.Context, opts StandInOptions) (_ *StandIn, err err
 	}
 	s.URL = "https://" + ln.Addr().String()
 	s.srv = &http.Server{
-		Handler:           likeStripe(s.Stack.Handler()),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.calls.Add(1)
+			likeStripe(s.Stack.Handler()).ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.ca.server}, MinVersion: tls.VersionTLS12},
 		ErrorLog:          log.New(opts.Log, "testmode stand-in: ", 0),
@@ -161,6 +166,10 @@ func (s *StandIn) Close() error {
 
 // testModeKey is a key Stripe test mode (and stripe-mock) accepts.
 var testModeKey = regexp.MustCompile(`^(?:sk|rk)_test_[A-Za-z0-9]+$`)
+
+// Calls is how many API requests the stand-in answered: what the same run
+// would cost against Stripe test mode.
+func (s *StandIn) Calls() int64 { return s.calls.Load() }
 
 // likeStripe refuses what api.stripe.com refuses before anything runs: a
 // request without a test-mode secret key (401), and the stack's control
