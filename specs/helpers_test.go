@@ -83,14 +83,8 @@ func withSleeper(s *recordingSleeper) func(*stack.Config) {
 // sdk returns a real stripe-go v76 client pointed at base, with its own
 // retries off unless retries > 0, and a client-side timeout.
 func sdk(base string, retries int64, timeout time.Duration) *client.API {
-	hc := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: false, MaxIdleConnsPerHost: 64}}
-	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
-		URL:               stripe.String(base),
-		HTTPClient:        hc,
-		MaxNetworkRetries: stripe.Int64(retries),
-		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
-	})
-	return client.New(testKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+	hc := &http.Client{Timeout: timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	return payments.NewStripeAPI(base, testKey, hc, retries)
 }
 
 // piParams builds the PaymentIntent a booking is charged with.

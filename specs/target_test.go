@@ -13,11 +13,11 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/travelbook/onecharge/support/apikey"
 	"github.com/travelbook/onecharge/support/ledger"
+	"github.com/travelbook/onecharge/support/payments"
 	"github.com/travelbook/onecharge/support/stack"
 	"github.com/travelbook/onecharge/support/stripemock"
 	"github.com/travelbook/onecharge/support/testmode"
@@ -112,13 +112,7 @@ func upstreamTransport() *http.Transport {
 // upstreamAPI is a stripe-go client straight to the target (not through
 // the stack), for reading the ledger back and cleaning up.
 func upstreamAPI() *client.API {
-	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
-		URL:               stripe.String(target.Upstream),
-		HTTPClient:        &http.Client{Timeout: 20 * time.Second, Transport: upstreamTransport()},
-		MaxNetworkRetries: stripe.Int64(0),
-		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
-	})
-	return client.New(target.Key, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+	return payments.NewStripeAPI(target.Upstream, target.Key, &http.Client{Timeout: 20 * time.Second, Transport: upstreamTransport()}, 0)
 }
 
 // ledgerObjects is what the single-charge matcher reads: the stack's

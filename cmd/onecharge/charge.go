@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/travelbook/onecharge/support/apikey"
 	"github.com/travelbook/onecharge/support/clock"
 	"github.com/travelbook/onecharge/support/keys"
 	"github.com/travelbook/onecharge/support/keystore"
@@ -42,8 +44,10 @@ func charge(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	key := env("STRIPE_API_KEY", "sk_test_123")
-	if strings.HasPrefix(key, "sk_live_") || strings.HasPrefix(key, "rk_live_") {
-		fmt.Fprintln(stderr, "onecharge: STRIPE_API_KEY is a live-mode key: onecharge never sends requests with live keys; use a test-mode key (sk_test_...).")
+	// Only a live key is refused here: stripe-mock's own "sk_test_123" is
+	// too short for apikey.Check but fine against the local stack.
+	if err := apikey.Check(key); errors.Is(err, apikey.ErrLive) {
+		fmt.Fprintf(stderr, "onecharge: %v\n", err)
 		return 2
 	}
 	if *base == "" || *booking == "" || *amount <= 0 {

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	stripe "github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/travelbook/onecharge/support/keystore"
+	"github.com/travelbook/onecharge/support/payments"
 )
 
 // fakeList serves GET /v1/payment_intents in two pages from pages, and
@@ -39,11 +39,7 @@ func fakeList(t *testing.T, since time.Time, pages [][]string) *client.API {
 		fmt.Fprintf(w, `{"object":"list","url":"/v1/payment_intents","has_more":%v,"data":[%s]}`, page == 0 && len(pages) > 1, strings.Join(data, ","))
 	}))
 	t.Cleanup(srv.Close)
-	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
-		URL: stripe.String(srv.URL), MaxNetworkRetries: stripe.Int64(0),
-		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
-	})
-	return client.New("sk_test_123", &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+	return payments.NewStripeAPI(srv.URL, "sk_test_123", &http.Client{}, 0)
 }
 
 func TestStripeLookup(t *testing.T) {

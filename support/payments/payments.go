@@ -131,14 +131,21 @@ func newAPI(c Config, retries int64, strip bool) *client.API {
 }
 
 func newAPIWith(c Config, retries int64, rt tracer) *client.API {
+	return NewStripeAPI(c.BaseURL, c.APIKey, &http.Client{Timeout: c.Timeout, Transport: rt}, retries)
+}
+
+// NewStripeAPI returns a quiet stripe-go v76 client for baseURL over hc,
+// with stripe-go's own MaxNetworkRetries set to retries (0: every call is
+// one request).
+func NewStripeAPI(baseURL, apiKey string, hc *http.Client, retries int64) *client.API {
 	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
-		URL:               stripe.String(c.BaseURL),
-		HTTPClient:        &http.Client{Timeout: c.Timeout, Transport: rt},
+		URL:               stripe.String(baseURL),
+		HTTPClient:        hc,
 		MaxNetworkRetries: stripe.Int64(retries),
 		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
 		EnableTelemetry:   stripe.Bool(false),
 	})
-	return client.New(c.APIKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+	return client.New(apiKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
 }
 
 // Params builds the PaymentIntent creation for a booking. The booking id

@@ -17,6 +17,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 	"github.com/travelbook/onecharge/support/clock"
+	"github.com/travelbook/onecharge/support/payments"
 	"github.com/travelbook/onecharge/support/stack"
 )
 
@@ -48,14 +49,7 @@ func TestMain(m *testing.M) {
 // apiAt is a stripe-go v76 client for baseURL over rt, with its own
 // retries off so that every call is one request.
 func apiAt(baseURL, key string, rt http.RoundTripper) *client.API {
-	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
-		URL:               stripe.String(baseURL),
-		HTTPClient:        &http.Client{Timeout: 10 * time.Second, Transport: rt},
-		MaxNetworkRetries: stripe.Int64(0),
-		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
-		EnableTelemetry:   stripe.Bool(false),
-	})
-	return client.New(key, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+	return payments.NewStripeAPI(baseURL, key, &http.Client{Timeout: 10 * time.Second, Transport: rt}, 0)
 }
 
 func standInAPI() *client.API { return apiAt(standIn.URL, testKey, standIn.Transport()) }
