@@ -53,8 +53,10 @@ test: vet unit specs testmode ## all tests: go vet, unit tests with -race, the s
 vet:
 	$(GO) vet ./...
 
+# The browser check of audit.html leaves its screenshot in reports/.
 unit:
-	$(GO) test -race -count=1 ./support/... ./cmd/...
+	@mkdir -p $(REPORTS)
+	ONECHARGE_SCREENSHOT_DIR=$(abspath $(REPORTS)) $(GO) test -race -count=1 ./support/... ./cmd/...
 
 specs:
 	$(GINKGO) -p --procs=$(PROCS) ./specs
